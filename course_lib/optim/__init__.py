@@ -6,10 +6,42 @@ functions, ``<Class>.init_state`` and ``<Class>.update``, that also run a
 leading batch of hyperparameter configurations at once (see ``_base``).
 """
 
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
 from course_lib.optim._base import FunctionalOptimizer, as_batched
 
 # Each optimizer module adds its import here and its class to OPTIMIZERS.
 
 OPTIMIZERS: dict[str, type[FunctionalOptimizer]] = {}
 
-__all__ = ["OPTIMIZERS", "FunctionalOptimizer", "as_batched"]
+
+def default_hyperparameters(name: str) -> dict[str, Any]:
+    """Return the defaults of an optimizer's hyperparameters, by class name.
+
+    The keys are the class's ``hyperparameters``, so the dict can be passed
+    to ``init_state`` and ``update`` after overriding what a sweep varies.
+    """
+    if name not in OPTIMIZERS:
+        raise KeyError(
+            f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}"
+        )
+    cls = OPTIMIZERS[name]
+    parameters = inspect.signature(cls.__init__).parameters
+    defaults = {}
+    for key in cls.hyperparameters:
+        default = parameters[key].default
+        if default is inspect.Parameter.empty:
+            raise TypeError(f"{name}.__init__ gives {key!r} no default")
+        defaults[key] = default
+    return defaults
+
+
+__all__ = [
+    "OPTIMIZERS",
+    "FunctionalOptimizer",
+    "as_batched",
+    "default_hyperparameters",
+]

@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/python -m course_lib.tools.lab
 
 test: $(STAMP)
 	bash tests/run_all.sh $(BIN)

@@ -1,0 +1,1 @@
+"""Maintenance commands of the course: notebook execution and checks."""

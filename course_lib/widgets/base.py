@@ -166,6 +166,10 @@ class Dashboard:
             self._view = widgets.VBox(
                 [self.control_box(), self._image, self.status, self.errors]
             )
+            # CSS classes by which browser tests find the parts of a dashboard.
+            self._view.add_class("course-dashboard")
+            self._image.add_class("course-figure")
+            self.status.add_class("course-status")
         return self._view
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:

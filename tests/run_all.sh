@@ -12,6 +12,19 @@ bin=${1:-.venv/bin}
 "$bin/ruff" check course_lib tests bench
 "$bin/ruff" format --check course_lib tests bench
 
+# The browser tests drive Debian's chromium through Playwright; Playwright's
+# own browser download cannot be used offline, so install the package when
+# this is a root shell on Debian, and otherwise let those tests skip.
+if [ -z "${COURSE_CHROMIUM:-}" ] && ! command -v chromium >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "chromium not found: the browser tests will be skipped." \
+            "Install Debian's chromium package or set COURSE_CHROMIUM." >&2
+    fi
+fi
+
 targets=(tests notebooks)
 if compgen -G "solutions/*.ipynb" >/dev/null; then
     targets+=(solutions)

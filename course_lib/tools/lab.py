@@ -19,9 +19,13 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPOSITORY / "notebooks"
 
 
-def lab_command(extra: Sequence[str] = ()) -> list[str]:
-    """Return the argv that starts JupyterLab on the course's notebooks."""
-    command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={NOTEBOOKS}"]
+def lab_command(extra: Sequence[str] = (), root_dir: Path = NOTEBOOKS) -> list[str]:
+    """Return the argv that starts JupyterLab on the course's notebooks.
+
+    Browser tests pass a copy of the notebooks as ``root_dir``, so that
+    running cells there never rewrites the committed files.
+    """
+    command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root_dir}"]
     # Jupyter refuses to run as root without this flag; containers and CI
     # machines often run as root.
     if hasattr(os, "geteuid") and os.geteuid() == 0:

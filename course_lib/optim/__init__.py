@@ -12,10 +12,29 @@ import inspect
 from typing import Any
 
 from course_lib.optim._base import FunctionalOptimizer, as_batched
+from course_lib.optim.adadelta import Adadelta
+from course_lib.optim.adagrad import Adagrad
+from course_lib.optim.adam import Adam
+from course_lib.optim.adamax import Adamax
+from course_lib.optim.adamw import AdamW
+from course_lib.optim.nadam import NAdam
+from course_lib.optim.radam import RAdam
+from course_lib.optim.rmsprop import RMSprop
+from course_lib.optim.sgd import SGD
 
 # Each optimizer module adds its import here and its class to OPTIMIZERS.
 
-OPTIMIZERS: dict[str, type[FunctionalOptimizer]] = {}
+OPTIMIZERS: dict[str, type[FunctionalOptimizer]] = {
+    "SGD": SGD,
+    "Adagrad": Adagrad,
+    "RMSprop": RMSprop,
+    "Adadelta": Adadelta,
+    "Adam": Adam,
+    "AdamW": AdamW,
+    "Adamax": Adamax,
+    "NAdam": NAdam,
+    "RAdam": RAdam,
+}
 
 
 def default_hyperparameters(name: str) -> dict[str, Any]:
@@ -41,7 +60,16 @@ def default_hyperparameters(name: str) -> dict[str, Any]:
 
 __all__ = [
     "OPTIMIZERS",
+    "SGD",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Adamax",
     "FunctionalOptimizer",
+    "NAdam",
+    "RAdam",
+    "RMSprop",
     "as_batched",
     "default_hyperparameters",
 ]

@@ -176,9 +176,8 @@ class Dashboard:
         bundle = self.view._repr_mimebundle_(**kwargs)
         # A static picture beside the live widget: renderers without a kernel
         # (nbconvert, nbviewer, GitHub) fall back to it.
-        bundle["image/png"] = base64.b64encode(
-            figure_png(self.figure, self.dpi)
-        ).decode()
+        # render(), not savefig(): savefig skips the artists marked animated.
+        bundle["image/png"] = base64.b64encode(self.render()).decode()
         return bundle
 
     def close(self) -> None:

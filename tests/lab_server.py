@@ -27,11 +27,22 @@ class LabServer:
     root_dir: Path
 
     def get(self, path: str) -> tuple[int, bytes]:
+        return self.request("GET", path)
+
+    def request(self, method: str, path: str) -> tuple[int, bytes]:
         request = urllib.request.Request(
-            self.base_url + path, headers={"Authorization": f"token {TOKEN}"}
+            self.base_url + path,
+            method=method,
+            headers={"Authorization": f"token {TOKEN}"},
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, response.read()
+
+    def shutdown_kernels(self) -> None:
+        """Shut down every kernel the server runs, so tests do not pile them up."""
+        _, body = self.get("/api/kernels")
+        for kernel in json.loads(body):
+            self.request("DELETE", f"/api/kernels/{kernel['id']}")
 
 
 def free_port() -> int:

@@ -25,6 +25,12 @@ if [ -z "${COURSE_CHROMIUM:-}" ] && ! command -v chromium >/dev/null; then
     fi
 fi
 
+# One thread per process: the suite's models are tiny, and on a 2-core CI
+# machine several processes (pytest, kernels, the browser) share the cores,
+# where torch's default of one thread per core runs 5 to 10 times slower.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+export MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
+
 targets=(tests notebooks)
 if compgen -G "solutions/*.ipynb" >/dev/null; then
     targets+=(solutions)

@@ -21,6 +21,7 @@ import re
 import shutil
 from pathlib import Path
 
+import nbformat
 import pytest
 from lab_server import TOKEN, running_lab
 
@@ -82,16 +83,26 @@ def browser():
 def lab(tmp_path_factory):
     copy = tmp_path_factory.mktemp("course") / "notebooks"
     shutil.copytree(NOTEBOOKS, copy)
+    # Without stored execution counts, the prompts read [1] ... [N] only once
+    # the browser's own run has finished.
+    for path in copy.glob("*.ipynb"):
+        notebook = nbformat.read(path, as_version=4)
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                cell.outputs = []
+                cell.execution_count = None
+        nbformat.write(notebook, path)
     with running_lab(tmp_path_factory.mktemp("jupyter-runtime"), copy) as server:
         yield server
 
 
 @pytest.fixture
-def page(browser):
+def page(browser, lab):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     opened = context.new_page()
     yield opened
     context.close()
+    lab.shutdown_kernels()
 
 
 def dismiss_news_prompt(page) -> None:
@@ -106,19 +117,7 @@ def run_menu_item(page, menu: str, item: str) -> None:
 
 
 def restart_and_run_all(page) -> None:
-    # Clearing first blanks the committed execution counts, so the wait
-    # below cannot be satisfied by the notebook as it was opened.
-    run_menu_item(page, "Edit", "Clear Outputs of All Cells")
-    page.wait_for_function(
-        """() => [...document.querySelectorAll(
-            '.jp-CodeCell .jp-InputArea-prompt')].every(
-                p => !/\\d/.test(p.textContent))""",
-        timeout=30_000,
-    )
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(
-        ".lm-Menu-itemLabel", has_text="Restart Kernel and Run All Cells"
-    ).click()
+    run_menu_item(page, "Run", "Restart Kernel and Run All Cells")
     page.locator(".jp-Dialog-button", has_text="Restart").click()
     # After a restart the kernel numbers the code cells 1, 2, ..., N in
     # order, so the run is complete when the prompts read exactly that.
@@ -130,6 +129,9 @@ def restart_and_run_all(page) -> None:
                 (p, i) => p.textContent.trim() === `[${i + 1}]:`);
         }""",
         timeout=RUN_TIMEOUT_MS,
+        # A timer, not requestAnimationFrame, which can stall while the page
+        # renders heavy outputs.
+        polling=500,
     )
     page.get_by_text(re.compile(r"\| Idle")).wait_for(timeout=RUN_TIMEOUT_MS)
 
@@ -141,6 +143,7 @@ def saved_notebook(lab, page, name: str) -> dict:
     page.wait_for_function(
         "() => !document.querySelector('.lm-TabBar-tab.jp-mod-dirty')",
         timeout=30_000,
+        polling=500,
     )
     _, body = lab.get(f"/api/contents/{name}")
     return json.loads(body)["content"]
@@ -185,6 +188,7 @@ def move_a_slider(page, dashboard) -> tuple[str, str]:
                     "([element, text]) => element.textContent !== text",
                     arg=[status.element_handle(), before_status],
                     timeout=UPDATE_TIMEOUT_MS // 4,
+                    polling=200,
                 )
             except playwright_api.TimeoutError:
                 continue
@@ -192,6 +196,7 @@ def move_a_slider(page, dashboard) -> tuple[str, str]:
                 "([element, src]) => element.getAttribute('src') !== src",
                 arg=[image.element_handle(), before_image],
                 timeout=UPDATE_TIMEOUT_MS,
+                polling=200,
             )
             return before_status, status.inner_text()
     pytest.fail(f"no slider changed the status (still {before_status!r})")

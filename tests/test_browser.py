@@ -34,6 +34,8 @@ ARTIFACTS = Path(os.environ.get("COURSE_ARTIFACTS", ROOT / "artifacts" / "browse
 NOTEBOOK_NAMES = sorted(path.name for path in NOTEBOOKS.glob("*.ipynb"))
 
 RUN_TIMEOUT_MS = 240_000
+# The notebook in the tab on show; other tabs' panels stay in the page, hidden.
+VISIBLE_NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 UPDATE_TIMEOUT_MS = 20_000
 
 # Flags for a root user in a container with no network: without the
@@ -123,8 +125,11 @@ def restart_and_run_all(page) -> None:
     # order, so the run is complete when the prompts read exactly that.
     page.wait_for_function(
         """() => {
+            const NOTEBOOK = '"""
+        + VISIBLE_NOTEBOOK
+        + """';
             const prompts = [...document.querySelectorAll(
-                '.jp-CodeCell .jp-InputArea-prompt')];
+                `${NOTEBOOK} .jp-CodeCell .jp-InputArea-prompt`)];
             return prompts.length > 0 && prompts.every(
                 (p, i) => p.textContent.trim() === `[${i + 1}]:`);
         }""",
@@ -206,7 +211,8 @@ def move_a_slider(page, dashboard) -> tuple[str, str]:
 def test_chapter_runs_in_browser(lab, page, name):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     stem = Path(name).stem
-    page.goto(f"{lab.base_url}/lab/tree/{name}?token={TOKEN}")
+    # reset: start from an empty workspace, not the tabs an earlier test left.
+    page.goto(f"{lab.base_url}/lab/tree/{name}?reset&token={TOKEN}")
     page.get_by_text(re.compile(r"\| Idle")).wait_for(timeout=RUN_TIMEOUT_MS)
     dismiss_news_prompt(page)
 
@@ -215,7 +221,7 @@ def test_chapter_runs_in_browser(lab, page, name):
     notebook = saved_notebook(lab, page, name)
     assert error_outputs(notebook) == []
 
-    dashboards = page.locator(".course-dashboard")
+    dashboards = page.locator(f"{VISIBLE_NOTEBOOK} .course-dashboard")
     assert dashboards.count() == count_dashboard_outputs(notebook)
     for index in range(dashboards.count()):
         dashboard = dashboards.nth(index)

@@ -14,7 +14,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.course-installed
 
-.PHONY: setup lab test lint notebooks clean
+.PHONY: setup lab test lint notebooks exercises bench clean
 
 setup: $(STAMP)
 
@@ -37,7 +37,15 @@ lint: $(STAMP)
 # Re-execute every chapter notebook in place, as committed: kernel restarted,
 # run all, on the CPU.
 notebooks: $(STAMP)
-	COURSE_DEVICE=cpu $(BIN)/python -m course_lib.tools.execute notebooks/*.ipynb
+	COURSE_DEVICE=cpu OMP_NUM_THREADS=1 $(BIN)/python -m course_lib.tools.execute notebooks/*.ipynb
+
+# Regenerate exercises/ from solutions/ with nbgrader.
+exercises: $(STAMP)
+	$(BIN)/python -m course_lib.tools.instructor release
+
+# Run every benchmark and rewrite the tables in BENCHMARKS.md.
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV)

@@ -28,7 +28,8 @@ def machine_description(device: torch.device | None = None) -> str:
         cpu_model(),
         f"{os.cpu_count()} cores",
         f"torch {torch.__version__}",
-        f"{torch.get_num_threads()} torch threads",
+        f"{torch.get_num_threads()} torch thread"
+        + ("s" if torch.get_num_threads() != 1 else ""),
     ]
     if device is not None:
         name = str(device)

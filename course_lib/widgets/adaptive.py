@@ -321,8 +321,19 @@ class EffectiveStepDashboard(Dashboard):
             line.get_ydata()[0] for line in (self.ideal_x, self.ideal_y, self.stability)
         ]
         values = np.concatenate([finite, references])
-        low = 10.0 ** math.floor(math.log10(max(values.min(), _STEP_FLOOR)) - 0.25)
-        high = 10.0 ** math.ceil(math.log10(values.max()) + 0.25)
+        smallest = max(values.min(), _STEP_FLOOR)
+        largest = values.max()
+        # Keep the current limits while the data fit inside them and fill at
+        # least a hundredth of the range on each side: a change of limits
+        # forces a full redraw, which costs several times a blitted update.
+        if self._step_limits is not None:
+            steps_limit, current_low, current_high = self._step_limits
+            fits = current_low <= smallest and largest <= current_high
+            tight = smallest <= 100 * current_low and 100 * largest >= current_high
+            if steps_limit == max(trace.steps, 1) and fits and tight:
+                return
+        low = 10.0 ** math.floor(math.log10(smallest) - 0.25)
+        high = 10.0 ** math.ceil(math.log10(largest) + 0.25)
         limits = (max(trace.steps, 1), low, high)
         if limits != self._step_limits:
             self.ax_steps.set_xlim(0, limits[0])

@@ -28,6 +28,8 @@ BUDGET_SECONDS = 60.0
 
 def time_notebooks(paths: list[Path]) -> list[tuple[str, float]]:
     os.environ.setdefault("COURSE_DEVICE", "cpu")
+    # As in the test suite: one thread per kernel process.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     prefer_this_environment()
     timings = []
     with tempfile.TemporaryDirectory() as folder:
@@ -44,7 +46,8 @@ def table(timings: list[tuple[str, float]]) -> str:
         "",
         f"Machine: {machine_description()}.",
         "Command: `.venv/bin/python bench/bench_notebooks.py --write`",
-        "(fresh kernel per notebook, `COURSE_DEVICE=cpu`). "
+        "(fresh kernel per notebook, `COURSE_DEVICE=cpu`, "
+        "`OMP_NUM_THREADS=1` as in the test suite). "
         f"Budget: {BUDGET_SECONDS:.0f} s per notebook.",
         "",
         "| notebook | seconds | within budget |",

@@ -75,8 +75,10 @@ def get_device(requested: str | None = None) -> torch.device:
         device = torch.device(requested)
     except (RuntimeError, ValueError) as error:
         raise DeviceError(
-            f"{DEVICE_ENV_VAR}={requested!r} is not a device torch knows ({error}); "
-            f"available devices: {', '.join(available_devices())}."
+            f"{DEVICE_ENV_VAR}={requested!r} is not a device torch knows; "
+            f"available devices: {', '.join(available_devices())}. Unset "
+            f"{DEVICE_ENV_VAR} or set it to one of those (device names are "
+            f"lowercase). torch said: {error}"
         ) from None
     _check_available(device, requested)
     return device

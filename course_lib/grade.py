@@ -67,7 +67,7 @@ class Report:
     """Everything the learner command prints."""
 
     path: Path
-    solution: Path | None
+    solution: Path
     restoration: Restoration
     results: list[TaskResult]
     problems: list[str] = field(default_factory=list)
@@ -104,8 +104,10 @@ def grade_notebook(
 
     Args:
         path: the learner's notebook; it is read, never written.
-        solutions: the folder with the source notebook of the same name,
-            whose test cells (hidden tests included) replace the learner's.
+        solutions: the folder with the source notebooks; the one of the same
+            name, or of the same nbgrader cell ids (:func:`find_solution`),
+            supplies the test cells, hidden tests included, that replace the
+            learner's.
         timeout: seconds each cell may run before it is interrupted.
         executed_copy: where to write the executed notebook, if anywhere.
 
@@ -117,20 +119,13 @@ def grade_notebook(
     from course_lib.tools.execute import prefer_this_environment
 
     submission = load_notebook(path)
-    solution_path = solutions / path.name
-    restoration = Restoration()
-    if solution_path.is_file():
-        source = load_notebook(solution_path)
-        notebook, restoration = restore_locked_cells(submission, source)
-    else:
-        source = submission
-        notebook = submission
-        solution_path = None
+    solution_path = find_solution(submission, path, solutions)
+    source = load_notebook(solution_path)
+    notebook, restoration = restore_locked_cells(submission, source)
     task_list = tasks(source)
     if not task_list:
         raise GradeError(
-            f"{path} is not a course notebook: it has no graded test cells, and "
-            f"{solutions} has no notebook named {path.name}"
+            f"{solution_path} has no graded test cells, so {path} cannot be graded"
         )
 
     notebook.metadata["kernelspec"] = {
@@ -155,6 +150,48 @@ def grade_notebook(
     results = [_score_task(task, cells.get(task.grade_id)) for task in task_list]
     problems = _problems(notebook, client.stopped_cells, client.timed_out_cells)
     return Report(path, solution_path, restoration, results, problems)
+
+
+# Cell ids every chapter's notebook shares, which say nothing about which
+# chapter a notebook belongs to.
+_SHARED_GRADE_IDS = {"intro", "setup", "summary"}
+
+
+def _chapter_ids(notebook: NotebookNode) -> set[str]:
+    ids = {grade_id(cell) for cell in notebook.cells}
+    return {name for name in ids if name} - _SHARED_GRADE_IDS
+
+
+def find_solution(submission: NotebookNode, path: Path, solutions: Path) -> Path:
+    """Find the solution notebook whose test cells grade ``submission``.
+
+    A notebook named as in ``solutions`` is matched by name. A renamed copy
+    (JupyterLab's "Duplicate" gives ``05_learning_rate-Copy1.ipynb``) is
+    matched by the nbgrader cell ids it shares with exactly one solution.
+
+    Raises:
+        GradeError: no solution notebook matches, or several match equally.
+    """
+    by_name = solutions / path.name
+    if by_name.is_file():
+        return by_name
+    ids = _chapter_ids(submission)
+    overlaps = {}
+    for candidate in sorted(solutions.glob("*.ipynb")):
+        shared = len(ids & _chapter_ids(load_notebook(candidate)))
+        if shared:
+            overlaps[candidate] = shared
+    if overlaps:
+        best = max(overlaps.values())
+        matches = [candidate for candidate, n in overlaps.items() if n == best]
+        if len(matches) == 1:
+            return matches[0]
+    names = ", ".join(p.name for p in sorted(solutions.glob("*.ipynb"))) or "none"
+    raise GradeError(
+        f"no solution notebook in {solutions} matches {path.name}, so its hidden "
+        f"tests cannot run; name the copy after its chapter (one of: {names}) "
+        "or pass --solutions DIR"
+    )
 
 
 def _score_task(task: Task, cell: NotebookNode | None) -> TaskResult:
@@ -205,14 +242,7 @@ def _points(value: float) -> str:
 def format_report(report: Report) -> str:
     """Render a report as the lines the command prints."""
     lines = [f"Grading {report.path}"]
-    if report.solution is not None:
-        lines.append(f"Test cells, hidden tests included, come from {report.solution}.")
-    else:
-        lines.append(
-            "NOTE: no solution notebook of this name was found, so the notebook's "
-            "own test cells ran. Hidden tests did not run and edited tests were "
-            "not put back; pass --solutions DIR to use a solutions folder."
-        )
+    lines.append(f"Test cells, hidden tests included, come from {report.solution}.")
 
     restored = report.restoration
     if restored.overwritten:

@@ -154,8 +154,8 @@ class Schedule(ABC):
 
     def _check_steps(self, steps: Tensor | int) -> Tensor:
         if isinstance(steps, int) and not isinstance(steps, bool):
-            _check_step_count("the number of steps", steps)
-            return torch.arange(steps, device=self._device)
+            _check_step_count("steps", steps)
+            steps = torch.arange(steps, device=self._device)
         if not isinstance(steps, Tensor):
             raise ValueError(
                 f"steps must be a tensor of steps or a number of steps, got {steps!r}"

@@ -38,4 +38,4 @@ fi
 
 # pytest exits 5 when it collected no test, which this script passes on as
 # a failure: a run that tested nothing must not look green.
-exec "$bin/python" -m pytest --nbval-lax "${targets[@]}"
+exec "$bin/python" -m pytest --nbval-lax --durations=15 "${targets[@]}"

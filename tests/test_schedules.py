@@ -576,7 +576,7 @@ INVALID = [
     ),
     (lambda: StepSchedule(0.1, 3).values(torch.tensor([-1, 2])), "non-negative"),
     (lambda: StepSchedule(0.1, 3).values(torch.tensor([0.5])), "whole numbers"),
-    (lambda: StepSchedule(0.1, 3).values(0), "number of steps must be a positive"),
+    (lambda: StepSchedule(0.1, 3).values(0), "must be a positive number of steps"),
     (lambda: StepSchedule(0.1, 3)(2.0), "step must be a whole number"),
     (
         lambda: WarmupCosineSchedule(0.1, 5, 50)(51),
@@ -603,3 +603,10 @@ INVALID = [
 def test_invalid_arguments(build: Callable[[], object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         build()
+
+
+def test_values_past_total_raise() -> None:
+    schedule = OneCycleSchedule(0.1, total_steps=10)
+    assert schedule.values(11).shape == (11,)
+    with pytest.raises(ValueError, match="step 19 is past the end of the schedule"):
+        schedule.values(20)

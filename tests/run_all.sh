@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-.venv/bin}
 
-"$bin/ruff" check course_lib tests bench
+"$bin/ruff" check course_lib tests bench notebooks solutions exercises
 "$bin/ruff" format --check course_lib tests bench
 
 # The browser tests drive Debian's chromium through Playwright; Playwright's

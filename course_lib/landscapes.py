@@ -621,11 +621,13 @@ SURFACES: dict[str, type[Surface]] = {
 
 
 def get_surface(name: str, **params: Any) -> Surface:
-    """Build the surface called ``name`` with keyword ``params``.
+    """Build the surface called ``name`` (any letter case) with keyword ``params``.
 
     >>> get_surface("rosenbrock", b=10.0).minima
     tensor([[1., 1.]], dtype=torch.float64)
     """
+    if name not in SURFACES and name.lower() in SURFACES:
+        name = name.lower()
     if name not in SURFACES:
         raise KeyError(f"unknown surface {name!r}; choose one of {', '.join(SURFACES)}")
     return SURFACES[name](**params)

@@ -24,7 +24,7 @@ from course_lib.adaptive import EffectiveStepTrace, trace_effective_steps
 from course_lib.landscapes import Quadratic, draw_contours, get_surface
 from course_lib.optim import default_hyperparameters
 from course_lib.trajectories import DIVERGENCE_BOUND
-from course_lib.widgets.base import Dashboard
+from course_lib.widgets.base import Dashboard, steps_text
 
 # The optimizers offered, and the torch name of the decay rate each takes
 # from the ``decay`` slider (None: the optimizer has no such rate).
@@ -298,8 +298,8 @@ class EffectiveStepDashboard(Dashboard):
             sizes = trace.step_sizes[-1].tolist()
             loss = float(self.surface.value(trace.positions[-1]))
             self.status.value = (
-                f"{optimizer}: loss {loss:.3g} after {steps} steps · step sizes at "
-                f"the end: x {sizes[0]:.3g}, y {sizes[1]:.3g} "
+                f"{optimizer}: loss {loss:.3g} after {steps_text(steps)} · step "
+                f"sizes at the end: x {sizes[0]:.3g}, y {sizes[1]:.3g} "
                 f"(ratio {sizes[0] / sizes[1]:.3g})"
             )
         self.redraw()

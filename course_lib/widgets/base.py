@@ -47,6 +47,11 @@ def figure_png(figure: Figure, dpi: float = 80) -> bytes:
     return buffer.getvalue()
 
 
+def steps_text(count: int) -> str:
+    """Format a step count for a status line: "1 step", "200 steps"."""
+    return f"{count} step" if count == 1 else f"{count} steps"
+
+
 def canvas_png(canvas: FigureCanvasAgg) -> bytes:
     """Encode what an Agg canvas last rendered as PNG bytes.
 

@@ -44,7 +44,7 @@ from course_lib.momentum import (
     sutskever_momentum,
 )
 from course_lib.trajectories import Trajectory, run, steps_to_target
-from course_lib.widgets.base import Dashboard
+from course_lib.widgets.base import Dashboard, steps_text
 from course_lib.widgets.surface import SurfaceRunDashboard, lr_slider
 
 _DEFAULT_SURFACE_PARAMS: dict[str, dict[str, Any]] = {
@@ -84,10 +84,6 @@ def _arrows(ax: Axes, count: int, color: str, width: float = 0.006) -> Any:
         minlength=0.0,
         zorder=5,
     )
-
-
-def _steps(count: int) -> str:
-    return f"{count} step" if count == 1 else f"{count} steps"
 
 
 def _finite_or_zero(values: np.ndarray) -> np.ndarray:
@@ -133,9 +129,9 @@ def _describe(
     if diverged_at >= 0:
         return f"diverged at step {diverged_at}"
     if steps_reached >= 0:
-        return f"{_steps(steps_reached)} to a loss within {target:g} of the minimum"
+        return f"{steps_text(steps_reached)} to a loss within {target:g} of the minimum"
     gap = float(trajectory.gaps[-1, index])
-    message = f"loss gap {gap:.3g} after {trajectory.steps} steps"
+    message = f"loss gap {gap:.3g} after {steps_text(trajectory.steps)}"
     surface = trajectory.surface
     if len(surface.local_minima):
         nearest, distance = surface.nearest_minimum(trajectory.final_positions[index])
@@ -922,7 +918,7 @@ class RateMapDashboard(Dashboard):
         if self.steps_to_factor >= 0:
             return (
                 f"{rates}: the distance fell to {self.factor:g} of its start in "
-                f"{_steps(self.steps_to_factor)}"
+                f"{steps_text(self.steps_to_factor)}"
             )
         estimate = int(steps_to_reduce(self.theoretical_rate, self.factor))
         return (

@@ -24,7 +24,7 @@ import torch
 from course_lib.landscapes import SURFACES, Surface, draw_contours, get_surface
 from course_lib.optim import OPTIMIZERS
 from course_lib.trajectories import Trajectory, run
-from course_lib.widgets.base import Dashboard
+from course_lib.widgets.base import Dashboard, steps_text
 
 # The hyperparameter controls, by control name. An optimizer uses the ones
 # among its own hyperparameters (beta1 and beta2 form torch's ``betas``);
@@ -61,6 +61,8 @@ def _hyperparameter_control(name: str) -> widgets.ValueWidget:
         description=name,
         continuous_update=False,
         readout_format=".4g",
+        # ipywidgets' default label width cuts "weight_decay" short.
+        style={"description_width": "initial"},
         **spec,
     )
 
@@ -105,7 +107,7 @@ def describe_run(trajectory: Trajectory, index: int = 0) -> str:
     if diverged_at >= 0:
         return f"diverged at step {diverged_at}"
     loss = float(trajectory.final_losses[index])
-    message = f"loss {loss:.4g} after {trajectory.steps} steps"
+    message = f"loss {loss:.4g} after {steps_text(trajectory.steps)}"
     surface = trajectory.surface
     nearest, distance = surface.nearest_minimum(trajectory.final_positions[index])
     (x_min, x_max), _ = surface.bounds

@@ -7,7 +7,7 @@ import math
 import ipywidgets as widgets
 import numpy as np
 
-from course_lib.widgets.base import Dashboard
+from course_lib.widgets.base import Dashboard, steps_text
 
 # Beyond this distance from the origin a run counts as diverged: the curve
 # grows like w**4, so the next loss would overflow soon after.
@@ -101,7 +101,7 @@ class BallOnCurve(Dashboard):
             )
         else:
             self.status.value = (
-                f"loss {losses[-1]:.4f} at w = {w:.3f} after {steps} steps "
+                f"loss {losses[-1]:.4f} at w = {w:.3f} after {steps_text(steps)} "
                 f"(slope f'(w) = {welcome_loss_derivative(w):.3g})"
             )
         self.redraw()

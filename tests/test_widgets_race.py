@@ -277,3 +277,18 @@ def test_entrant_hyperparameters_maps_betas() -> None:
     defaults = default_settings("NAdam")
     assert defaults["beta1"] == pytest.approx(0.9)
     assert not math.isnan(defaults["lr"])
+
+
+def test_prefetched_lr_matches_a_fresh_run(board: RaceDashboard) -> None:
+    # A new lr runs its slider neighbours in the same batch; moving to a
+    # neighbour must show exactly what a race of that setting alone gives.
+    board.controls["lr"].value = 10 ** (math.log10(board.controls["lr"].value) + 0.05)
+    cached = len(board._cache)
+    neighbour = 10 ** (math.log10(board.controls["lr"].value) - 0.1)
+    board.controls["lr"].value = neighbour
+    assert len(board._cache) == cached
+    label = board.controls["problem"].value
+    steps = board.controls["steps"].value
+    for column, entrant in enumerate(board.entrants()):
+        alone = race_on_surface(surface_of(label), [entrant], steps=steps, target=None)
+        assert_close(board.result.positions[:, column], alone.positions[:, 0])

@@ -16,6 +16,7 @@ nothing.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import math
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -71,6 +72,9 @@ SETTING_CONTROLS: tuple[str, ...] = ("lr", *_SLIDERS, *_CHECKBOXES)
 # At most this many single-optimizer runs are kept. Each contains its path
 # and loss curve, about 50 kB at 2000 steps, so the cache stays below 30 MB.
 _CACHE_SIZE = 512
+# Learning-rate slider positions on each side of a new setting that one
+# batched run also computes, so that the next moves are cache hits.
+_PREFETCH_POSITIONS = 4
 
 # Floor of the log-scale loss panel, where a run reaches the minimum exactly.
 _GAP_FLOOR = 1e-16
@@ -496,25 +500,66 @@ class RaceDashboard(Dashboard):
             if name in selected
         ]
 
-    def _run(self, label: str, entrant: Entrant, steps: int) -> RaceResult:
-        key = (
-            label,
-            steps,
-            entrant.optimizer,
-            tuple(sorted(entrant.hyperparameters.items())),
+    def _cache_key(self, label: str, steps: int, entrant: Entrant) -> tuple[Any, ...]:
+        # Rounded, so that a learning rate the slider sends and the same one
+        # computed here for prefetching give the same key.
+        settings = tuple(
+            (name, float(f"{value:.10g}") if isinstance(value, float) else value)
+            for name, value in sorted(entrant.hyperparameters.items())
         )
+        return (label, steps, entrant.optimizer, settings)
+
+    def _store(self, key: tuple[Any, ...], result: RaceResult) -> None:
+        self._cache[key] = result
+        if len(self._cache) > _CACHE_SIZE:
+            self._cache.popitem(last=False)
+
+    def _neighbour_lrs(self, lr: float) -> list[float]:
+        """The slider positions around ``lr``, which the learner may move to next."""
+        slider = self.controls["lr"]
+        exponent = math.log(lr, slider.base)
+        values = []
+        for offset in range(-_PREFETCH_POSITIONS, _PREFETCH_POSITIONS + 1):
+            position = exponent + offset * slider.step
+            if slider.min - 1e-9 <= position <= slider.max + 1e-9:
+                values.append(float(slider.base**position))
+        return values
+
+    def _run(self, label: str, entrant: Entrant, steps: int) -> RaceResult:
+        key = self._cache_key(label, steps, entrant)
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
         problem = self._problem(label)
-        if isinstance(problem, Surface):
-            result = race_on_surface(problem, [entrant], steps=steps, target=None)
-        else:
+        if not isinstance(problem, Surface):
             result = race_on_dataset(problem, [entrant], steps=steps, target=None)
-        self._cache[key] = result
-        if len(self._cache) > _CACHE_SIZE:
-            self._cache.popitem(last=False)
-        return result
+            self._store(key, result)
+            return result
+
+        # On a surface, one batched race over the learning rates near this
+        # one costs about as much as this run alone (the steps are
+        # overhead-bound on two-element tensors), and makes the next slider
+        # moves cache hits.
+        lr = entrant.hyperparameters.get("lr")
+        if isinstance(lr, float) and lr > 0:
+            lrs = self._neighbour_lrs(lr)
+        else:
+            lrs = []
+        entrants = [entrant] + [
+            Entrant(
+                entrant.optimizer,
+                {**entrant.hyperparameters, "lr": value},
+                label=entrant.label,
+            )
+            for value in lrs
+        ]
+        batch = race_on_surface(problem, entrants, steps=steps, target=None)
+        for index, neighbour in enumerate(entrants):
+            one = _select_entrant(batch, index)
+            neighbour_key = self._cache_key(label, steps, neighbour)
+            if index == 0 or neighbour_key not in self._cache:
+                self._store(neighbour_key, one)
+        return self._cache[key]
 
     def update(self) -> None:
         """Run (or fetch) each selected optimizer's race and redraw."""
@@ -633,6 +678,26 @@ class RaceDashboard(Dashboard):
         # the animated artists too, which a plain savefig would skip.
         bundle["image/png"] = base64.b64encode(self.render()).decode()
         return bundle
+
+
+def _select_entrant(result: RaceResult, index: int) -> RaceResult:
+    """The one-entrant race of entrant ``index`` of ``result``."""
+    column = slice(index, index + 1)
+    return dataclasses.replace(
+        result,
+        labels=[result.labels[index]],
+        optimizers=[result.optimizers[index]],
+        hyperparameters=[result.hyperparameters[index]],
+        losses=result.losses[:, column].clone(),
+        diverged_at=result.diverged_at[column].clone(),
+        steps_to_target=result.steps_to_target[column].clone(),
+        positions=None
+        if result.positions is None
+        else result.positions[:, column].clone(),
+        val_accuracy=None
+        if result.val_accuracy is None
+        else result.val_accuracy[column].clone(),
+    )
 
 
 def _loss_limits(

@@ -125,7 +125,8 @@ def grade_notebook(
     task_list = tasks(source)
     if not task_list:
         raise GradeError(
-            f"{solution_path} has no graded test cells, so {path} cannot be graded"
+            f"{path} is not a course notebook: its solution {solution_path} has "
+            "no graded test cells"
         )
 
     notebook.metadata["kernelspec"] = {

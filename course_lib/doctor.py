@@ -98,7 +98,7 @@ def check_device() -> Finding:
 
 
 def labextension_dirs() -> list[Path]:
-    """The folders JupyterLab searches for prebuilt extensions."""
+    """List the folders JupyterLab searches for prebuilt extensions."""
     from jupyter_core.paths import jupyter_path
 
     return [Path(path) for path in jupyter_path("labextensions")]

@@ -153,8 +153,7 @@ def grade_notebook(
     return Report(path, solution_path, restoration, results, problems)
 
 
-# Cell ids every chapter's notebook shares, which say nothing about which
-# chapter a notebook belongs to.
+# Cell ids that every chapter's notebook has, so they do not identify a chapter.
 _SHARED_GRADE_IDS = {"intro", "setup", "summary"}
 
 

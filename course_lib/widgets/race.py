@@ -515,7 +515,7 @@ class RaceDashboard(Dashboard):
             self._cache.popitem(last=False)
 
     def _neighbour_lrs(self, lr: float) -> list[float]:
-        """The slider positions around ``lr``, which the learner may move to next."""
+        """Return the lr slider positions near ``lr``, where the learner may go next."""
         slider = self.controls["lr"]
         exponent = math.log(lr, slider.base)
         values = []
@@ -681,7 +681,7 @@ class RaceDashboard(Dashboard):
 
 
 def _select_entrant(result: RaceResult, index: int) -> RaceResult:
-    """The one-entrant race of entrant ``index`` of ``result``."""
+    """Return entrant ``index`` of ``result`` as a race of one entrant."""
     column = slice(index, index + 1)
     return dataclasses.replace(
         result,

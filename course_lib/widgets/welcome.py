@@ -15,12 +15,12 @@ DIVERGENCE_BOUND = 1e6
 
 
 def welcome_loss(w: float) -> float:
-    """A double-well loss: a global minimum near -1.8, a local one near 1.6."""
+    """Compute a double-well loss: global minimum near -1.8, local one near 1.6."""
     return 0.1 * w**4 - 0.6 * w**2 + 0.25 * w + 1.6
 
 
 def welcome_loss_derivative(w: float) -> float:
-    """The derivative of :func:`welcome_loss`."""
+    """Compute the derivative of :func:`welcome_loss`."""
     return 0.4 * w**3 - 1.2 * w + 0.25
 
 
